@@ -1,0 +1,5 @@
+"""Worker processes: claim runnable instances, run them in sandboxes, fire timers."""
+
+from tenantflow.workers.worker import Worker
+
+__all__ = ["Worker"]
