@@ -38,6 +38,7 @@ from typing import Any
 import wasmtime
 from wasmtime import _ffi as ffi
 
+from tenantflow.sandbox import hostcall
 from tenantflow.sandbox.engine import WasmEngine
 from tenantflow.sandbox.errors import HandlerError
 from tenantflow.sandbox.limits import LimitHit, Limits
@@ -118,6 +119,12 @@ class _Job:
         self.protocol_error: str | None = None
         self.future: Future[RunResult] = Future()
         self.fuel_at_start: int | None = None
+
+    def stopped(self) -> str | None:
+        """Why this job ended early (a limit), or None while it may still run."""
+        if self.kill is None and time.monotonic() >= self.deadline:
+            return LimitHit.DEADLINE.value
+        return None if self.kill is None else self.kill.value
 
 
 class Interpreter:
@@ -412,12 +419,13 @@ class Interpreter:
             self._write(_encode({"t": "reply", "id": call_id, "ok": False, "error": error}))
             return
         try:
-            if inspect.iscoroutinefunction(handler):
-                if job.loop is None:
-                    raise RuntimeError("async handler without an event loop")
-                value = asyncio.run_coroutine_threadsafe(handler(**args), job.loop).result()
-            else:
-                value = handler(**args)
+            with hostcall.serving(job.stopped):
+                if inspect.iscoroutinefunction(handler):
+                    if job.loop is None:
+                        raise RuntimeError("async handler without an event loop")
+                    value = hostcall.run(handler(**args), job.loop)
+                else:
+                    value = handler(**args)
         except HandlerError as exc:
             value, error = None, {"type": exc.type, "message": str(exc)}
         except TypeError as exc:

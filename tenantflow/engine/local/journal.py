@@ -27,6 +27,7 @@ from tenantflow.engine.local import claims, commands
 from tenantflow.engine.local.commands import Tx
 from tenantflow.engine.local.pg_batch import PgBatcher
 from tenantflow.engine.local.sqlite_writer import SqliteWriter
+from tenantflow.sandbox import hostcall
 
 T = TypeVar("T")
 Command = Callable[[Tx, float], T]
@@ -273,7 +274,7 @@ class PostgresJournal(_Journal):
         if running is self._loop:
             coroutine.close()
             raise RuntimeError("PostgresJournal is synchronous: call it off the event loop")
-        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
+        return hostcall.run(coroutine, self._loop)
 
     def _transaction(self, command: Command[T]) -> T:
         return self._call(self._async(command))

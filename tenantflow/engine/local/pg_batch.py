@@ -27,6 +27,7 @@ from sqlalchemy.engine import make_url
 
 from tenantflow.engine.backend import Lease
 from tenantflow.engine.errors import LeaseLost
+from tenantflow.sandbox import hostcall
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +118,7 @@ class PgBatcher:
             running = None
         if running is self._loop:
             raise RuntimeError("PostgresJournal is synchronous: call it off the event loop")
-        item.future.result()
+        hostcall.wait(item.future, self._loop)
 
     # -- event loop ------------------------------------------------------------
 
@@ -200,6 +201,10 @@ class PgBatcher:
         """Refuse new commands and close the connection."""
         with self._lock:
             self._closed = True
+            queued, self._commits, self._finishes = self._commits + self._finishes, [], []
+        for item in queued:  # never sent: their callers abandon their instances
+            if not item.future.done():
+                item.future.set_exception(RuntimeError("the Postgres journal is closed"))
         conn, self._conn = self._conn, None
         if conn is not None:
             try:

@@ -1,0 +1,91 @@
+"""Host handlers that wait on the event loop: a hung or orphaned wait never outlives its run."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from concurrent.futures import Future
+
+import pytest
+
+from tenantflow.sandbox import LimitHit, Sandbox, hostcall
+
+
+async def test_a_host_call_that_never_answers_ends_at_the_deadline(sandbox: Sandbox) -> None:
+    released = asyncio.Event()
+
+    async def hang() -> None:
+        try:
+            await asyncio.Event().wait()  # never set
+        finally:
+            released.set()  # the handler's thread stopped waiting for this call
+
+    code = "from tenantflow.guest import call\ncall('hang')\n"
+    started = time.monotonic()
+    result = await sandbox.run(
+        code, handlers={"hang": hang}, limits=sandbox.default_limits.with_(wall_seconds=1.0)
+    )
+    assert result.limit is LimitHit.DEADLINE
+    assert time.monotonic() - started < 30
+    # The thread wasmtime lent the handler is given back, not parked forever.
+    await asyncio.wait_for(released.wait(), 10)
+    # The sandbox service is unharmed: the next run works.
+    again = await sandbox.run("__result__ = 2")
+    assert again.value == 2
+
+
+async def test_a_wait_ends_when_its_loop_stops() -> None:
+    loop = asyncio.new_event_loop()
+    runner = threading.Thread(target=loop.run_forever)
+    runner.start()
+    never: Future[int] = Future()
+    outcome: list[BaseException] = []
+
+    def handler() -> None:
+        try:
+            hostcall.wait(never, loop)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    waiter = threading.Thread(target=handler)
+    waiter.start()
+    await asyncio.sleep(0.3)
+    assert waiter.is_alive()  # waiting while the loop runs
+    loop.call_soon_threadsafe(loop.stop)
+    runner.join(5)
+    waiter.join(5)
+    loop.close()
+    assert not waiter.is_alive()
+    assert isinstance(outcome[0], hostcall.HostCallAbandoned)
+
+
+async def test_a_wait_returns_the_answer_or_its_error() -> None:
+    loop = asyncio.get_running_loop()
+
+    async def answer() -> int:
+        await asyncio.sleep(0.4)  # longer than one poll
+        return 7
+
+    async def fails() -> None:
+        raise TimeoutError("upstream timed out")
+
+    assert await asyncio.to_thread(hostcall.run, answer(), loop) == 7
+    with pytest.raises(TimeoutError, match="upstream"):
+        await asyncio.to_thread(hostcall.run, fails(), loop)
+
+
+async def test_a_wait_ends_when_its_run_stops() -> None:
+    loop = asyncio.get_running_loop()
+    reason: list[str | None] = [None]
+
+    def handler() -> None:
+        with hostcall.serving(lambda: reason[0]):
+            hostcall.run(asyncio.Event().wait(), loop)
+
+    waiting = asyncio.create_task(asyncio.to_thread(handler))
+    await asyncio.sleep(0.3)
+    assert not waiting.done()
+    reason[0] = "killed"
+    with pytest.raises(hostcall.HostCallAbandoned, match="killed"):
+        await asyncio.wait_for(waiting, 5)
