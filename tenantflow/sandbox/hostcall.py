@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
@@ -39,14 +40,15 @@ def serving(stopped: Callable[[], str | None]) -> Iterator[None]:
         _serving.stopped = previous
 
 
-def wait(future: Future[T], loop: asyncio.AbstractEventLoop) -> T:
+def wait(future: Future[T], loop: asyncio.AbstractEventLoop, timeout: float | None = None) -> T:
     """Block until ``future`` (settled on ``loop``) is done; give up if it never can be.
 
     Raises :class:`HostCallAbandoned` when ``loop`` stops or closes first, or when the run this
-    thread serves stops (deadline, kill). The command may still complete later; callers treat
-    the outcome as unknown (a replay finds whatever became durable).
+    thread serves stops (deadline, kill), or after ``timeout`` seconds. The command may still
+    complete later; callers treat the outcome as unknown (a replay finds whatever became durable).
     """
     stopped: Callable[[], str | None] | None = getattr(_serving, "stopped", None)
+    give_up = None if timeout is None else time.monotonic() + timeout
     while True:
         try:
             return future.result(timeout=POLL_SECONDS)
@@ -60,6 +62,9 @@ def wait(future: Future[T], loop: asyncio.AbstractEventLoop) -> T:
         if reason is not None:
             future.cancel()
             raise HostCallAbandoned(f"the run stopped while this call waited: {reason}")
+        if give_up is not None and time.monotonic() >= give_up:
+            future.cancel()
+            raise HostCallAbandoned(f"no answer within {timeout:g} s")
 
 
 def run(coroutine: Coroutine[Any, Any, T], loop: asyncio.AbstractEventLoop) -> T:

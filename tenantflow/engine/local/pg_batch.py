@@ -66,6 +66,10 @@ CONNECT_TIMEOUT = 10.0
 STATEMENT_TIMEOUT = 30.0
 """Bounds on the batcher's connection: a connection that hangs (a half-dead socket) fails the
 batch like a dropped one, instead of blocking every sandbox waiting for its commit."""
+WAIT_LIMIT = 3 * (CONNECT_TIMEOUT + STATEMENT_TIMEOUT)
+"""A caller waits for at most the flush ahead of its own and its own, with room to spare; past
+that something is broken, and the caller abandons its instance (it is replayed) rather than
+holding its thread."""
 
 
 def asyncpg_dsn(url: str) -> str:
@@ -118,7 +122,27 @@ class PgBatcher:
             running = None
         if running is self._loop:
             raise RuntimeError("PostgresJournal is synchronous: call it off the event loop")
-        hostcall.wait(item.future, self._loop)
+        try:
+            hostcall.wait(item.future, self._loop, WAIT_LIMIT)
+        except hostcall.HostCallAbandoned:
+            log.error("a journal command was abandoned unanswered (%s)", self._state())
+            raise
+
+    def _state(self) -> str:
+        task = self._task
+        if task is None:
+            flusher = "never started"
+        elif not task.done():
+            flusher = "running"
+        elif task.cancelled():
+            flusher = "cancelled"
+        else:
+            flusher = f"ended ({task.exception()!r})"
+        with self._lock:
+            return (
+                f"flusher {flusher}, scheduled={self._scheduled}, closed={self._closed}, "
+                f"queued {len(self._commits)} commits and {len(self._finishes)} finishes"
+            )
 
     # -- event loop ------------------------------------------------------------
 
@@ -128,14 +152,23 @@ class PgBatcher:
     async def _flush_loop(self) -> None:
         # One flush at a time: what arrives while a statement is on the wire goes together
         # into the next one.
-        while True:
+        try:
+            while True:
+                with self._lock:
+                    commits, self._commits = _unique(self._commits)
+                    finishes, self._finishes = _unique(self._finishes)
+                    if not commits and not finishes:
+                        self._scheduled = False
+                        return
+                await self._flush(commits, finishes)
+        except BaseException:
+            # Cancelled (the loop is shutting down): fail what is queued, let the next
+            # submission start a new flusher.
             with self._lock:
-                commits, self._commits = _unique(self._commits)
-                finishes, self._finishes = _unique(self._finishes)
-                if not commits and not finishes:
-                    self._scheduled = False
-                    return
-            await self._flush(commits, finishes)
+                queued, self._commits, self._finishes = self._commits + self._finishes, [], []
+                self._scheduled = False
+            _fail(queued, RuntimeError("the journal's flusher stopped"))
+            raise
 
     async def _flush(self, commits: list[_Item], finishes: list[_Item]) -> None:
         batch = commits + finishes
@@ -176,11 +209,7 @@ class PgBatcher:
             # The outcome is unknown (the statement may have committed): callers abandon their
             # instance and a replay finds whatever is durable.
             await self._drop_connection()
-            for item in batch:
-                if not item.future.done():
-                    item.future.set_exception(
-                        exc if isinstance(exc, Exception) else RuntimeError("flush cancelled")
-                    )
+            _fail(batch, exc if isinstance(exc, Exception) else RuntimeError("flush cancelled"))
             if not isinstance(exc, Exception):
                 raise
 
@@ -202,9 +231,7 @@ class PgBatcher:
         with self._lock:
             self._closed = True
             queued, self._commits, self._finishes = self._commits + self._finishes, [], []
-        for item in queued:  # never sent: their callers abandon their instances
-            if not item.future.done():
-                item.future.set_exception(RuntimeError("the Postgres journal is closed"))
+        _fail(queued, RuntimeError("the Postgres journal is closed"))  # never sent
         conn, self._conn = self._conn, None
         if conn is not None:
             try:
@@ -231,9 +258,18 @@ def _unique(queue: list[_Item]) -> tuple[list[_Item], list[_Item]]:
 
 def _settle(items: list[_Item], done: set[str]) -> None:
     for item in items:
+        if item.future.done():  # its caller gave up waiting (cancelled)
+            continue
         if item.lease.instance_id in done:
             item.future.set_result(None)
         else:
             item.future.set_exception(
                 LeaseLost(f"instance {item.lease.instance_id} is no longer held by this runner")
             )
+
+
+def _fail(items: list[_Item], error: Exception) -> None:
+    """Settle every unsettled item with ``error`` (its caller abandons its instance)."""
+    for item in items:
+        if not item.future.done():
+            item.future.set_exception(error)
