@@ -6,7 +6,7 @@ import asyncio
 import time
 from pathlib import Path
 
-from tenantflow.engine import Engine, InstanceQuery, InstanceStatus, NewInstance
+from tenantflow.engine import Engine, InstanceQuery, InstanceStatus, NewInstance, RunScope
 from tenantflow.sandbox import Sandbox
 from tenantflow.workers import Worker
 from tests.engine.conftest import Env, eventually, open_env
@@ -109,4 +109,35 @@ async def test_graceful_shutdown_releases_at_a_step_boundary(
         await eventually(lambda: is_complete(engine, instance.id))
     steps = (await engine.status(instance.id)).steps
     assert [s.attempts for s in steps] == [1] * 6
+    await engine.close()
+
+
+async def test_shutdown_ends_even_when_a_host_call_hangs(
+    database_url: str, tmp_path: Path, sandbox: Sandbox
+) -> None:
+    engine, idle, settings = await open_env(database_url, tmp_path / "data", sandbox)
+    await idle.shutdown()
+    entered = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def extra(scope: RunScope) -> dict[str, object]:
+        async def hang() -> None:
+            loop.call_soon(entered.set)
+            await asyncio.Event().wait()  # a host capability that never answers
+
+        return {"hang": hang}
+
+    code = idle.resolver.publish(  # type: ignore[attr-defined]
+        "acme", "wf", "from tenantflow.guest import call\n"
+        "def run(event, step):\n    return step.do('stuck', lambda: call('hang'))\n",
+    )  # fmt: skip
+    worker = Worker(settings, engine.backend, sandbox, idle.resolver, extra_handlers=extra)
+    instance = await engine.create("acme", "wf", code)
+    async with worker:
+        await asyncio.wait_for(entered.wait(), 20)
+        stopping = time.monotonic()
+    # Shutdown waited its grace period, stopped the guest and took the handler's thread back.
+    took = time.monotonic() - stopping
+    assert took < settings.worker_shutdown_seconds + 10, took
+    assert (await engine.get(instance.id)).status is InstanceStatus.QUEUED  # handed back
     await engine.close()
