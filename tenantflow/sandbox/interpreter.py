@@ -31,7 +31,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +70,12 @@ _Finalizer = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
 def _no_finalizer(_data: int | None) -> None:
     return None
 
+
+_CALLS = ThreadPoolExecutor(max_workers=256, thread_name_prefix="tenantflow-hostcall")
+"""Where guests' calls run: a handler may wait (a commit, an HTTP request) for as long as
+the run's limits allow, so it runs here, not on the wasmtime thread that read its frame (there
+are as many of those as cores, and they carry every guest's output). A guest has at most one
+call in flight, so this is never the bottleneck below 256 running sandboxes per process."""
 
 # Every interpreter whose thread may still run wasm, for the process-exit guard below.
 _LIVE: weakref.WeakSet[Interpreter] = weakref.WeakSet()
@@ -119,6 +125,7 @@ class _Job:
         self.protocol_error: str | None = None
         self.future: Future[RunResult] = Future()
         self.fuel_at_start: int | None = None
+        self.in_call = False
 
     def stopped(self) -> str | None:
         """Why this job ended early (a limit), or None while it may still run."""
@@ -356,6 +363,10 @@ class Interpreter:
                 return status
 
     def _handle(self, job: _Job, message: dict[str, Any]) -> int | None:
+        if job.in_call:
+            # The guest waits for each reply before it writes again; anything else is a
+            # protocol violation (and would run its handlers concurrently).
+            return self._violation(job, "a message while a call was in flight")
         kind = message.get("t")
         if kind == "ready":
             # A cold start: the job was queued on the channel before the boot finished.
@@ -380,10 +391,17 @@ class Interpreter:
                 job.on_output("stdout", text)
             return None
         if kind == "call":
-            self._dispatch(job, message)
+            # Off wasmtime's thread: a handler that waits (a durable commit, an HTTP call)
+            # must not hold one of the few threads that carry every sandbox's output. The
+            # guest waits for the reply in its read of the channel.
+            job.in_call = True
+            try:
+                _CALLS.submit(self._call, job, message)
+            except RuntimeError:  # the executor is shut down (process exit)
+                self._call(job, message)
             return None
         if kind == "post":  # a one-way call: the guest does not wait for a reply
-            self._dispatch(job, message, reply=False)
+            self._dispatch(job, message)
             return None
         if kind == "done":
             if job.fuel_at_start is not None:
@@ -401,7 +419,16 @@ class Interpreter:
         self._finish(job, None)
         return -errno.EIO
 
-    def _dispatch(self, job: _Job, message: dict[str, Any], *, reply: bool = True) -> None:
+    def _call(self, job: _Job, message: dict[str, Any]) -> None:
+        try:
+            data = self._dispatch(job, message, reply=True)
+        finally:
+            job.in_call = False  # before the reply: the guest may write again at once
+        if data is not None:
+            self._write(data)
+
+    def _dispatch(self, job: _Job, message: dict[str, Any], *, reply: bool = False) -> bytes | None:
+        """Run the handler a message names; returns the reply to write, if one is due."""
         call_id = message.get("id")
         name = message.get("name")
         args = message.get("args")
@@ -415,9 +442,8 @@ class Interpreter:
                 "message": f"no host handler named {name!r} (this run has: {available})",
             }
             if not reply:
-                return
-            self._write(_encode({"t": "reply", "id": call_id, "ok": False, "error": error}))
-            return
+                return None
+            return _encode({"t": "reply", "id": call_id, "ok": False, "error": error})
         try:
             with hostcall.serving(job.stopped):
                 if inspect.iscoroutinefunction(handler):
@@ -441,7 +467,7 @@ class Interpreter:
         if not reply:
             if error is not None:
                 log.debug("one-way call %s failed: %s", name, error["message"])
-            return
+            return None
         if error is None:
             try:
                 data = _encode({"t": "reply", "id": call_id, "ok": True, "value": value})
@@ -450,7 +476,7 @@ class Interpreter:
                 error = {"type": "HostError", "message": f"host handler {name!r} failed"}
         if error is not None:
             data = _encode({"t": "reply", "id": call_id, "ok": False, "error": error})
-        self._write(data)
+        return data
 
     # -- results -------------------------------------------------------------
 

@@ -89,3 +89,58 @@ async def test_a_wait_ends_when_its_run_stops() -> None:
     reason[0] = "killed"
     with pytest.raises(hostcall.HostCallAbandoned, match="killed"):
         await asyncio.wait_for(waiting, 5)
+
+
+async def test_slow_host_calls_of_one_tenant_do_not_stall_another(sandbox: Sandbox) -> None:
+    # Many guests wait on a slow host capability (an upstream that takes seconds); the
+    # wasmtime threads that carry guest output must stay free for everyone else.
+    release = threading.Event()
+
+    def slow() -> str:
+        release.wait(30)
+        return "late"
+
+    slow_code = "from tenantflow.guest import call\n__result__ = call('slow')\n"
+    slow_runs = [
+        asyncio.create_task(sandbox.run(slow_code, handlers={"slow": slow}, pool_key="noisy"))
+        for _ in range(8)
+    ]
+    await asyncio.sleep(1.0)  # every slow guest is now waiting in its call
+    quick_code = (
+        "from tenantflow.guest import call\n"
+        "print('hello')\n"
+        "__result__ = [call('echo', x=i) for i in range(20)]\n"
+    )
+    try:
+        quick = await asyncio.wait_for(
+            sandbox.run(quick_code, handlers={"echo": lambda x: x}, pool_key="quiet"), 15
+        )
+        assert quick.value == list(range(20)) and quick.stdout == "hello\n"
+        assert not any(run.done() for run in slow_runs)  # they were still waiting
+    finally:
+        release.set()
+    assert [r.value for r in await asyncio.gather(*slow_runs)] == ["late"] * 8
+
+
+async def test_a_guest_that_writes_during_its_own_call_is_stopped(sandbox: Sandbox) -> None:
+    # A forged second call while the first is in flight would run two handlers at once.
+    code = (
+        "import sys\n"
+        "from tenantflow.guest import _wire\n"
+        "out = sys.__stdout__.buffer\n"
+        "for i in (1, 2):\n"
+        "    frame = {'t': 'call', 'id': i, 'name': 'slow', 'args': {}}\n"
+        "    out.write(_wire.dumps(frame).encode() + b'\\n')\n"
+        "    out.flush()\n"
+        "sys.stdin.buffer.readline()\n"
+    )
+    calls: list[int] = []
+
+    def slow() -> None:
+        calls.append(1)
+        time.sleep(0.5)
+
+    result = await sandbox.run(code, handlers={"slow": slow})
+    assert not result.ok
+    assert result.error is not None and "in flight" in result.error.message
+    assert len(calls) <= 1
