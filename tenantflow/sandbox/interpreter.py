@@ -534,26 +534,43 @@ class Interpreter:
         view = memoryview(data)
         while view:
             try:
-                written = os.write(self._wfd, view)
+                written = self._write_some(view)
             except BlockingIOError:
                 # Pipe full: the guest reads only after this callback returns, so finish elsewhere.
                 rest = bytes(view)
                 threading.Thread(target=self._write_blocking, args=(rest,), daemon=True).start()
                 return
-            except OSError:
+            if written is None:
                 return  # channel closed: the guest is being stopped
             view = view[written:]
 
     def _write_blocking(self, data: bytes) -> None:
         view = memoryview(data)
-        while view and not self._closed:
+        while view:
             try:
-                written = os.write(self._wfd, view)
-                view = view[written:]
+                written = self._write_some(view)
             except BlockingIOError:
                 time.sleep(0.0005)
-            except OSError:
+                continue
+            if written is None:
                 return
+            view = view[written:]
+
+    def _write_some(self, view: memoryview) -> int | None:
+        """One non-blocking write to the guest's channel; None once it is closed.
+
+        Under the lock that :meth:`close` takes: a reply that arrives after the channel
+        closed must never reach whatever file reuses the descriptor number.
+        """
+        with self._lock:
+            if self._closed:
+                return None
+            try:
+                return os.write(self._wfd, view)
+            except BlockingIOError:
+                raise
+            except OSError:
+                return None
 
 
 def _host_failure(name: object) -> dict[str, str]:

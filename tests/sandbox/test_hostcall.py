@@ -144,3 +144,24 @@ async def test_a_guest_that_writes_during_its_own_call_is_stopped(sandbox: Sandb
     assert not result.ok
     assert result.error is not None and "in flight" in result.error.message
     assert len(calls) <= 1
+
+
+async def test_a_late_reply_never_reaches_another_guest(sandbox: Sandbox) -> None:
+    # Guest A is stopped while its host call runs; the channel's descriptor number is then
+    # free for the next guest's channel. A's reply, written when the handler finally
+    # returns, must go nowhere, not into guest B's channel.
+    def slow_a() -> str:
+        time.sleep(1.5)
+        return "reply meant for A"
+
+    def slow_b() -> str:
+        time.sleep(3.0)
+        return "reply for B"
+
+    code = "from tenantflow.guest import call\n__result__ = call('slow')\n"
+    a = await sandbox.run(
+        code, handlers={"slow": slow_a}, limits=sandbox.default_limits.with_(wall_seconds=0.3)
+    )
+    assert a.limit is LimitHit.DEADLINE
+    b = await sandbox.run(code, handlers={"slow": slow_b})
+    assert b.value == "reply for B", b
