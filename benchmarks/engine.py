@@ -180,6 +180,64 @@ async def aggregate(url: str, data: Path, sandbox: Sandbox, count: int) -> dict[
         }
 
 
+def _proc_cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def aggregate_processes(url: str, data: Path, count: int, workers: int) -> dict[str, Any]:
+    """The aggregate figure with ``workers`` separate ``tenantflow worker`` processes sharing
+    one Postgres (the scale-out deployment); this process only creates and watches."""
+    settings = settings_for(data)
+    await migrate(url)
+    code_dir = data / "code"
+    code = DirectoryCodeResolver(code_dir).publish("bench", "agg", TEN_STEPS)
+    env = {
+        **os.environ,
+        "TENANTFLOW_MODULE_CACHE_DIR": str(settings.resolved_module_cache_dir),
+        "TENANTFLOW_WORKER_TENANT_CONCURRENCY": "64",
+    }
+    command = [sys.executable, "-m", "tenantflow.cli", "worker", "--database-url", url,
+               "--data-dir", str(data), "--code-dir", str(code_dir)]  # fmt: skip
+    procs = [
+        subprocess.Popen(  # noqa: ASYNC220  (started before the measurement)
+            command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        for _ in range(workers)
+    ]
+    backend = await LocalBackend.open(url)
+    engine = Engine(backend, settings)
+    try:
+        warm = await engine.create_batch([NewInstance("bench", "agg", code) for _ in range(50)])
+        await wait_all(engine, [i.id for i in warm], within=120)
+        started, cpu = time.perf_counter(), _cpu_seconds()
+        worker_cpu = sum(_proc_cpu_seconds(p.pid) for p in procs)
+        ids: list[str] = []
+        for offset in range(0, count, 100):
+            batch = [NewInstance("bench", "agg", code) for _ in range(min(100, count - offset))]
+            ids += [i.id for i in await engine.create_batch(batch)]
+        await wait_all(engine, ids)
+        elapsed = time.perf_counter() - started
+        cpu = _cpu_seconds() - cpu
+        worker_cpu = sum(_proc_cpu_seconds(p.pid) for p in procs) - worker_cpu
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(60)
+        await engine.close()
+    return {
+        "worker_processes": workers,
+        "instances": count,
+        "steps": count * 10,
+        "seconds": round(elapsed, 3),
+        "steps_per_s": round(count * 10 / elapsed, 1),
+        "worker_cpu_ms_per_step": round(worker_cpu * 1000 / (count * 10), 3),
+        "driver_cpu_ms_per_step": round(cpu * 1000 / (count * 10), 3),
+        "load_average_1m": round(os.getloadavg()[0], 2),
+    }
+
+
 async def timers(url: str, data: Path, sandbox: Sandbox, count: int) -> dict[str, Any]:
     async with stack(url, data, sandbox) as (engine, _worker):
         code = DirectoryCodeResolver(data / "code").publish("bench", "timer", TIMER)
@@ -307,6 +365,12 @@ async def main() -> None:
     parser.add_argument("--instances", type=int, default=1000)
     parser.add_argument("--timers", type=int, default=30)
     parser.add_argument("--sleepers", type=int, default=10_000)
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="also run the Postgres aggregate on this many separate worker processes (0: skip)",
+    )
     parser.add_argument("--only", choices=["sequential", "aggregate", "timers", "memory"])
     args = parser.parse_args()
     figures: dict[str, Any] = {}
@@ -335,6 +399,13 @@ async def main() -> None:
                         figures["aggregate_postgres"] = await aggregate(
                             url, root / "aggpg", sandbox, args.instances
                         )
+                    if args.workers > 0:
+                        async with scratch_postgres(args.database_url) as url:
+                            figures[
+                                "aggregate_postgres_worker_processes"
+                            ] = await aggregate_processes(
+                                url, root / "aggproc", args.instances, args.workers
+                            )
             if args.only in (None, "timers"):
                 figures["timer_to_resume_sqlite"] = await timers(
                     sqlite("timer"), root / "timer", sandbox, args.timers

@@ -68,6 +68,10 @@ class _Current:
     # Until the guest reaches the journal's last step it re-runs code whose output an
     # earlier run stored: that output is dropped (replay-aware logging, as in Temporal).
     replaying: bool = False
+    # An instance's first run lets the guest skip announcing steps with the default timeout
+    # (one frame fewer per step); a replay announces every step, so a timeout is always
+    # pinned on the right step (see ``_settle_interrupted``).
+    announce: bool = True
 
 
 class Run:
@@ -216,6 +220,15 @@ class Run:
                     self._journal.release(lease, ())
                 return
             between = self.control.deadline_reason == "between"
+            deadline = result is not None and result.limit is LimitHit.DEADLINE
+            if deadline and between and not current.announce:
+                # A step with the default timeout may have been running unannounced: replay
+                # with every step announced, which tells a step timeout (retried by its
+                # policy) from workflow code stuck outside any step.
+                log.info("%s ran past the step timeout; replaying it with announced steps",
+                         lease.instance_id)  # fmt: skip
+                self._journal.release(lease, current.logs)
+                return
             if (
                 result is None
                 or self.draining
@@ -254,6 +267,14 @@ class Run:
 
     def _take_logs(self, current: _Current) -> list[LogEntry]:
         logs, current.logs = current.logs, []
+        return logs
+
+    def _step_logs(self, current: _Current, seq: int) -> list[LogEntry]:
+        logs = self._take_logs(current)
+        if current.step is None:
+            # An unannounced step: the guest announces any step with output before it, so
+            # everything since the last journal write is this step's output.
+            logs = [LogEntry(seq, e.stream, e.text, e.at) if e.seq is None else e for e in logs]
         return logs
 
     def _lease(self) -> tuple[_Current, Lease]:
@@ -295,7 +316,9 @@ class Run:
                 self._closed = True
                 return None
             claim = self._queue.popleft()
-        self._current = _Current(claim, replaying=bool(claim.journal))
+        self._current = _Current(
+            claim, replaying=bool(claim.journal), announce=claim.lease.run_gen > 1
+        )
         self.scope.instance_id = claim.instance_id
         self._workspaces.lend(self.key.tenant_id, claim.instance_id, self._run_dir)
         self._between_steps()
@@ -308,6 +331,7 @@ class Run:
             "max_bytes": self._settings.engine_max_payload_bytes,
             "step_timeout": self._settings.engine_step_timeout_seconds,
             "event_timeout": self._settings.engine_event_timeout_seconds,
+            "announce": self._current.announce,
         }
 
     def _settle(self, current: _Current, outcome: dict[str, Any]) -> None:
@@ -356,7 +380,7 @@ class Run:
             raise HandlerError(
                 f"step {name!r} result is {size} bytes, over the cap", type="TooLarge"
             )
-        logs = self._take_logs(current)
+        logs = self._step_logs(current, seq)
         current.step = None
         self._journal_call(current, lambda: self._journal.commit_step(
             lease, seq, name, attempt, started, output, logs))  # fmt: skip
@@ -381,7 +405,7 @@ class Run:
         current, lease = self._lease()
         delay = next_delay(retries or DEFAULT_RETRIES, attempt) if retryable else None
         retry_at = None if delay is None else time.time() + delay
-        logs = self._take_logs(current)
+        logs = self._step_logs(current, seq)
         current.step = None
         self._journal_call(current, lambda: self._journal.fail_step(
             lease, seq, name, attempt, started, error, retry_at, logs))  # fmt: skip

@@ -21,6 +21,9 @@ if TYPE_CHECKING:
 _proto_out: Any = None
 _proto_in: Any = None
 _next_id = 0
+# Whether the guest wrote output (stdout or stderr) since its last call or post: the host
+# attributes output to steps by the frames around it (see ``Step.do``).
+output_since_frame = False
 
 
 def bind() -> None:
@@ -29,6 +32,7 @@ def bind() -> None:
     _proto_out = sys.stdout.buffer
     _proto_in = sys.stdin.buffer
     sys.stdout = stdout
+    sys.stderr = _NoticedStream(sys.stderr)
 
 
 class HostError(Exception):
@@ -66,10 +70,11 @@ def call(name: str, /, **args: Any) -> Any:
     Raises :class:`HostError` if the host has no such handler or the handler
     failed. Only capabilities the host registered for this run exist.
     """
-    global _next_id
+    global _next_id, output_since_frame
     _next_id += 1
     flush_output()
     send({"t": "call", "id": _next_id, "name": name, "args": args})
+    output_since_frame = False
     reply = receive()
     if reply.get("t") != "reply" or reply.get("id") != _next_id:
         raise ChannelClosed(f"unexpected message from host: {reply.get('t')!r}")
@@ -86,8 +91,10 @@ def post(name: str, /, **args: Any) -> None:
     (arming a step timeout, say) is in place before the guest continues; a
     failure stays on the host.
     """
+    global output_since_frame
     flush_output()
     send({"t": "post", "name": name, "args": args})
+    output_since_frame = False
 
 
 class _FrameWriter:
@@ -103,9 +110,11 @@ class _FrameWriter:
         self.buffer = _BinaryFrameWriter(self)
 
     def write(self, text: str) -> int:
+        global output_since_frame
         if not isinstance(text, str):
             raise TypeError(f"write() argument must be str, not {type(text).__name__}")
         if text:
+            output_since_frame = True
             self._parts.append(text)
             self._size += len(text)
             if self._size >= self._LIMIT:
@@ -153,6 +162,21 @@ class _BinaryFrameWriter:
 
     def flush(self) -> None:
         self._text.flush()
+
+
+class _NoticedStream:
+    """The real stderr, noting that output happened (it is not framed: it goes straight out)."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, text: Any) -> int:
+        global output_since_frame
+        output_since_frame = True
+        return int(self._stream.write(text))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
 
 
 stdout = _FrameWriter()

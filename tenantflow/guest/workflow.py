@@ -160,6 +160,8 @@ class Step:
         # The tenant's max_steps_per_instance quota, if any: new steps past it are refused
         # here, before they run (the host enforces it again when they would be stored).
         self._max_steps: int | None = job.get("max_steps")
+        # Whether every step is announced to the host before it runs (see ``do``).
+        self._announce = bool(job.get("announce", True))
         self.suspended = False
         self.instance_id = str(job["id"])
 
@@ -248,9 +250,13 @@ class Step:
         seconds = None if timeout is None else parse_duration(timeout, "timeout")
         # One way: the host arms the step timeout while this frame is written, before ``fn``
         # runs. A quota refusal needs no reply: ``_next`` checked the budget, and the host
-        # refuses to commit past it whatever the guest does.
-        _channel.post("wf.start", seq=seq, name=name, attempt=attempt, timeout=seconds,
-                      retries=policy)  # fmt: skip
+        # refuses to commit past it whatever the guest does. A step with the default
+        # timeout need not be announced when the host says so (an instance's first run):
+        # the deadline the host armed at the last journal write already bounds it, and with
+        # no output since that write, all output until the commit is the step's own.
+        if self._announce or seconds is not None or _channel.output_since_frame:
+            _channel.post("wf.start", seq=seq, name=name, attempt=attempt, timeout=seconds,
+                          retries=policy)  # fmt: skip
         started = time.time()
         self._in_step = True
         try:

@@ -150,12 +150,14 @@ def with_step_quotas(
     commit = wrapped.get(STEP_COMMIT)
     if commit is not None and workspace_dir is not None and workspace_bytes is not None:
         wrapped[STEP_COMMIT] = _checking_workspace(commit, workspace_dir, workspace_bytes)
+    cap = quotas.max_cpu_seconds_per_run
     next_instance = handlers.get(NEXT_INSTANCE)
     if next_instance is not None:
-        wrapped[NEXT_INSTANCE] = _with_budget(next_instance, limit)
+        # Under a CPU cap below the default step timeout every step is announced, so each
+        # one gets the capped timeout (an unannounced step runs under the engine's default).
+        wrapped[NEXT_INSTANCE] = _with_budget(next_instance, limit, cap < default_step_seconds)
     start = handlers.get(STEP_START)
     if start is not None:
-        cap = quotas.max_cpu_seconds_per_run
         wrapped[STEP_START] = _capping_time(start, cap, min(cap, default_step_seconds))
     return wrapped
 
@@ -177,10 +179,15 @@ def _counting_steps(write: Handler, limit: int) -> Handler:
     return journal_write
 
 
-def _with_budget(next_instance: Handler, limit: int) -> Handler:
+def _with_budget(next_instance: Handler, limit: int, announce: bool) -> Handler:
     def next_with_budget(*args: Any, **kwargs: Any) -> Any:
         job = next_instance(*args, **kwargs)
-        return {**job, "max_steps": limit} if isinstance(job, dict) else job
+        if not isinstance(job, dict):
+            return job
+        job = {**job, "max_steps": limit}
+        if announce:
+            job["announce"] = True
+        return job
 
     return next_with_budget
 

@@ -72,3 +72,25 @@ async def test_output_after_the_last_step_of_an_interrupted_run_is_kept(env: Env
     texts = [line.text.strip() for line in await env.engine.logs(instance.id)]
     texts = [t for t in texts if t]
     assert Counter(texts) == Counter({"inside a": 1, "after a": 1}), texts
+
+
+async def test_output_of_unannounced_steps_is_theirs(env: Env) -> None:
+    # On an instance's first run, steps with the default timeout are not announced to the
+    # host unless output came before them; their output is still filed under them.
+    source = (
+        "import sys\n"
+        "def run(event, step):\n"
+        "    step.do('first', lambda: print('inside first') or 1)\n"
+        "    step.do('second', lambda: print('to stderr', file=sys.stderr) or 2)\n"
+        "    print('between')\n"
+        "    step.do('third', lambda: print('inside third') or 3)\n"
+        "    return 6\n"
+    )
+    instance = await env.start(source)
+    done = await env.wait_for(instance.id)
+    assert done.status is InstanceStatus.COMPLETE and done.output == 6
+    lines = {line.text.strip(): line for line in await env.engine.logs(instance.id)}
+    assert lines["inside first"].step == "first"
+    assert (lines["to stderr"].step, lines["to stderr"].stream) == ("second", "stderr")
+    assert lines["between"].step is None
+    assert lines["inside third"].step == "third"

@@ -158,6 +158,32 @@ async def test_step_timeout_is_enforced_by_the_host(env: Env) -> None:
     assert step.error["type"] == "StepTimeout"
 
 
+async def test_default_step_timeout_is_a_step_timeout_even_on_a_first_run(env: Env) -> None:
+    # On an instance's first run a step with the default timeout is not announced to the
+    # host; when it runs past the timeout the instance is replayed with every step
+    # announced, so the timeout is still the step's, retried by its policy.
+    env.settings.engine_step_timeout_seconds = 0.5
+    source = COUNT + (
+        "def spin():\n"
+        "    bump('try')\n"
+        "    while True:\n"
+        "        pass\n"
+        "def run(event, step):\n"
+        "    try:\n"
+        "        step.do('spin', spin, retries={'limit': 1, 'delay': 0.05})\n"
+        "    except Exception as exc:\n"
+        "        return str(exc)\n"
+    )
+    instance = await env.start(source)
+    done = await env.wait_for(instance.id, within=30)
+    assert done.status is InstanceStatus.COMPLETE, done.error
+    assert "'spin' failed after 2 attempt(s): StepTimeout" in done.output
+    # Two attempts, plus the unannounced first run that timed out.
+    assert len(counts(env, instance.id, "try")) == 3
+    (step,) = (await env.engine.status(instance.id)).steps
+    assert step.error is not None and step.error["type"] == "StepTimeout"
+
+
 async def test_oversize_and_non_json_results_fail_naming_the_step(env: Env) -> None:
     source = (
         "def run(event, step):\n"
