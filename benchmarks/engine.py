@@ -180,6 +180,21 @@ async def aggregate(url: str, data: Path, sandbox: Sandbox, count: int) -> dict[
         }
 
 
+def start_worker(url: str, data: Path, settings: Settings, **env: str) -> subprocess.Popen[bytes]:
+    """A ``tenantflow worker`` process on ``url``, running code published under ``data``."""
+    command = [sys.executable, "-m", "tenantflow.cli", "worker", "--database-url", url,
+               "--data-dir", str(data), "--code-dir", str(data / "code")]  # fmt: skip
+    environ = {
+        **os.environ,
+        "TENANTFLOW_MODULE_CACHE_DIR": str(settings.resolved_module_cache_dir),
+        "TENANTFLOW_WORKER_TENANT_CONCURRENCY": "64",
+        **env,
+    }
+    return subprocess.Popen(  # started before any measurement
+        command, env=environ, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+
+
 def _proc_cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -192,19 +207,7 @@ async def aggregate_processes(url: str, data: Path, count: int, workers: int) ->
     await migrate(url)
     code_dir = data / "code"
     code = DirectoryCodeResolver(code_dir).publish("bench", "agg", TEN_STEPS)
-    env = {
-        **os.environ,
-        "TENANTFLOW_MODULE_CACHE_DIR": str(settings.resolved_module_cache_dir),
-        "TENANTFLOW_WORKER_TENANT_CONCURRENCY": "64",
-    }
-    command = [sys.executable, "-m", "tenantflow.cli", "worker", "--database-url", url,
-               "--data-dir", str(data), "--code-dir", str(code_dir)]  # fmt: skip
-    procs = [
-        subprocess.Popen(  # noqa: ASYNC220  (started before the measurement)
-            command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        for _ in range(workers)
-    ]
+    procs = [start_worker(url, data, settings) for _ in range(workers)]
     backend = await LocalBackend.open(url)
     engine = Engine(backend, settings)
     try:
@@ -281,17 +284,7 @@ async def memory(url: str, data: Path, count: int) -> dict[str, Any]:
     await migrate(url)
     code_dir = data / "code"
     code = DirectoryCodeResolver(code_dir).publish("bench", "mem", SLEEP_LONG)
-    env = {
-        **os.environ,
-        "TENANTFLOW_MODULE_CACHE_DIR": str(settings.resolved_module_cache_dir),
-        "TENANTFLOW_WORKER_CONCURRENCY": "64",
-        "TENANTFLOW_WORKER_TENANT_CONCURRENCY": "64",
-    }
-    command = [sys.executable, "-m", "tenantflow.cli", "worker", "--database-url", url,
-               "--data-dir", str(data), "--code-dir", str(code_dir)]  # fmt: skip
-    proc = subprocess.Popen(  # noqa: ASYNC220  (started once, before the measurement)
-        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+    proc = start_worker(url, data, settings, TENANTFLOW_WORKER_CONCURRENCY="64")
     backend = await LocalBackend.open(url)
     engine = Engine(backend, settings)
     quick = DirectoryCodeResolver(code_dir).publish("bench", "quick", TEN_STEPS)

@@ -135,19 +135,22 @@ async def test_non_retryable_error_fails_at_once_and_can_be_caught(env: Env) -> 
     assert (steps[0].status, steps[0].attempts) == ("failed", 1)
 
 
+SPIN = COUNT + (
+    "def spin():\n"
+    "    bump('try')\n"
+    "    while True:\n"
+    "        pass\n"
+    "def run(event, step):\n"
+    "    try:\n"
+    "        step.do('spin', spin, {options})\n"
+    "    except Exception as exc:\n"
+    "        return str(exc)\n"
+)
+
+
 async def test_step_timeout_is_enforced_by_the_host(env: Env) -> None:
-    source = COUNT + (
-        "def spin():\n"
-        "    bump('try')\n"
-        "    while True:\n"
-        "        pass\n"
-        "def run(event, step):\n"
-        "    try:\n"
-        "        step.do('spin', spin, timeout='300 ms',\n"
-        "                retries={'limit': 1, 'delay': 0.05, 'backoff': 'constant'})\n"
-        "    except Exception as exc:\n"
-        "        return str(exc)\n"
-    )
+    options = "timeout='300 ms', retries={'limit': 1, 'delay': 0.05, 'backoff': 'constant'}"
+    source = SPIN.replace("{options}", options)
     instance = await env.start(source)
     done = await env.wait_for(instance.id)
     assert done.status is InstanceStatus.COMPLETE, done.error
@@ -163,17 +166,7 @@ async def test_default_step_timeout_is_a_step_timeout_even_on_a_first_run(env: E
     # host; when it runs past the timeout the instance is replayed with every step
     # announced, so the timeout is still the step's, retried by its policy.
     env.settings.engine_step_timeout_seconds = 0.5
-    source = COUNT + (
-        "def spin():\n"
-        "    bump('try')\n"
-        "    while True:\n"
-        "        pass\n"
-        "def run(event, step):\n"
-        "    try:\n"
-        "        step.do('spin', spin, retries={'limit': 1, 'delay': 0.05})\n"
-        "    except Exception as exc:\n"
-        "        return str(exc)\n"
-    )
+    source = SPIN.replace("{options}", "retries={'limit': 1, 'delay': 0.05}")
     instance = await env.start(source)
     done = await env.wait_for(instance.id, within=30)
     assert done.status is InstanceStatus.COMPLETE, done.error
