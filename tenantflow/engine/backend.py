@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from tenantflow.engine.models import Instance, InstanceQuery, LogLine, NewInstance, Page, StepRecord
 
@@ -129,6 +130,29 @@ class Journal(Protocol):
 
     def close(self) -> None:
         """Release connections."""
+
+
+@runtime_checkable
+class DeferredJournal(Protocol):
+    """A journal whose step commits can be awaited without a thread: the sandbox replies to
+    the guest from the future's callback (Postgres, where commits are settled on the event
+    loop). A journal without it (SQLite, which commits on the calling thread) is called and
+    waited for on the call pool."""
+
+    def commit_step_later(
+        self,
+        lease: Lease,
+        seq: int,
+        name: str,
+        attempts: int,
+        started: float,
+        output: str,
+        logs: Sequence[LogEntry],
+    ) -> Future[None]:
+        """:meth:`Journal.commit_step`, settled once committed."""
+
+    def release_later(self, lease: Lease, logs: Sequence[LogEntry]) -> Future[None]:
+        """:meth:`Journal.release` (now), settled once committed."""
 
 
 class Backend(Protocol):

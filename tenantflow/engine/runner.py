@@ -15,17 +15,27 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tenantflow.config import Settings
-from tenantflow.engine.backend import Claim, Journal, Lease, LogEntry
+from tenantflow.engine.backend import Claim, DeferredJournal, Journal, Lease, LogEntry
 from tenantflow.engine.errors import LeaseLost
 from tenantflow.engine.resolver import ENTRY_MODULE
 from tenantflow.engine.retry import DEFAULT_RETRIES, next_delay
 from tenantflow.engine.workspace import Workspaces
-from tenantflow.sandbox import HandlerError, LimitHit, Mounts, RunControl, RunResult, Sandbox
+from tenantflow.sandbox import (
+    Deferred,
+    HandlerError,
+    LimitHit,
+    Mounts,
+    RunControl,
+    RunResult,
+    Sandbox,
+    nonblocking,
+)
 from tenantflow.sandbox.interpreter import Handler
 
 log = logging.getLogger(__name__)
@@ -151,7 +161,11 @@ class Run:
                 "wf.next": self._next,
                 "wf.start": self._start,
                 "wf.live": self._live,
-                "wf.commit": self._commit,
+                "wf.commit": (
+                    self._commit_later
+                    if isinstance(self._journal, DeferredJournal)
+                    else self._commit
+                ),
                 "wf.fail": self._fail,
                 "wf.sleep": self._sleep,
                 "wf.wait": self._wait,
@@ -375,11 +389,7 @@ class Run:
 
     def _commit(self, seq: int, name: str, attempt: int, started: float, output: str) -> None:
         current, lease = self._lease()
-        size = len(output.encode("utf-8", "surrogatepass"))
-        if size > self._settings.engine_max_payload_bytes:
-            raise HandlerError(
-                f"step {name!r} result is {size} bytes, over the cap", type="TooLarge"
-            )
+        self._check_size(name, output)
         logs = self._step_logs(current, seq)
         current.step = None
         self._journal_call(current, lambda: self._journal.commit_step(
@@ -391,6 +401,46 @@ class Run:
             with contextlib.suppress(Exception):
                 self._journal.release(lease, ())
             raise HandlerError("worker is shutting down", type="LeaseLost")
+
+    @nonblocking
+    def _commit_later(
+        self, seq: int, name: str, attempt: int, started: float, output: str
+    ) -> Deferred:
+        """:meth:`_commit` without holding a thread: the reply goes out when the commit
+        settles (on the event loop, for Postgres)."""
+        current, lease = self._lease()
+        self._check_size(name, output)
+        logs = self._step_logs(current, seq)
+        current.step = None
+        journal = self._journal
+        assert isinstance(journal, DeferredJournal)
+        committing = self._journal_call(current, lambda: journal.commit_step_later(
+            lease, seq, name, attempt, started, output, logs))  # fmt: skip
+
+        def committed(done: Future[None]) -> Deferred | None:
+            self._journal_call(current, done.result)
+            self._between_steps()
+            if not self.draining:
+                return None
+            current.lost = True
+            try:
+                releasing = journal.release_later(lease, ())
+            except Exception:
+                self._shutting_down(None)
+            return Deferred(releasing, self._shutting_down)
+
+        return Deferred(committing, committed)
+
+    @staticmethod
+    def _shutting_down(_released: Future[None] | None) -> None:
+        raise HandlerError("worker is shutting down", type="LeaseLost")
+
+    def _check_size(self, name: str, output: str) -> None:
+        size = len(output.encode("utf-8", "surrogatepass"))
+        if size > self._settings.engine_max_payload_bytes:
+            raise HandlerError(
+                f"step {name!r} result is {size} bytes, over the cap", type="TooLarge"
+            )
 
     def _fail(
         self,

@@ -7,6 +7,7 @@ from tenantflow.sandbox.errors import (
     SandboxClosedError,
     SandboxError,
 )
+from tenantflow.sandbox.interpreter import Deferred, nonblocking
 from tenantflow.sandbox.limits import LimitHit, Limits
 from tenantflow.sandbox.mounts import Mounts
 from tenantflow.sandbox.result import GuestError, RunResult
@@ -14,6 +15,7 @@ from tenantflow.sandbox.sandbox import RunControl, Sandbox
 from tenantflow.sandbox.session import SandboxSession
 
 __all__ = [
+    "Deferred",
     "GuestError",
     "HandlerError",
     "LimitHit",
@@ -26,4 +28,5 @@ __all__ = [
     "SandboxClosedError",
     "SandboxError",
     "SandboxSession",
+    "nonblocking",
 ]

@@ -33,7 +33,7 @@ import weakref
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import wasmtime
 from wasmtime import _ffi as ffi
@@ -47,6 +47,7 @@ from tenantflow.sandbox.result import GuestError, RunResult
 log = logging.getLogger(__name__)
 
 Handler = Callable[..., Any]
+F = TypeVar("F", bound=Callable[..., Any])
 OutputSink = Callable[[str, str], None]
 
 BOOT = "import sys;sys.path[:0]=['/lib','/code'];from tenantflow.guest import _boot;_boot.main()"
@@ -76,6 +77,32 @@ _CALLS = ThreadPoolExecutor(max_workers=256, thread_name_prefix="tenantflow-host
 the run's limits allow, so it runs here, not on the wasmtime thread that read its frame (there
 are as many of those as cores, and they carry every guest's output). A guest has at most one
 call in flight, so this is never the bottleneck below 256 running sandboxes per process."""
+
+NONBLOCKING = "__tenantflow_nonblocking__"
+
+
+def nonblocking(handler: F) -> F:
+    """Mark a handler that never blocks: it runs on the thread that read the guest's frame
+    (no hop to the call pool) and may return a :class:`Deferred` reply."""
+    setattr(handler, NONBLOCKING, True)
+    return handler
+
+
+class Deferred:
+    """A reply that comes later: a handler returns one instead of waiting on its thread.
+
+    When ``future`` settles, ``then(future)`` runs on the thread that settled it (often the
+    event loop, so it must not block) and gives the reply's value, raises a
+    :class:`HandlerError`, or returns another :class:`Deferred` to wait for next. Until the
+    reply is written the guest waits in its read of the channel, and no thread waits with it.
+    """
+
+    __slots__ = ("future", "then")
+
+    def __init__(self, future: Future[Any], then: Callable[[Future[Any]], Any]) -> None:
+        self.future = future
+        self.then = then
+
 
 # Every interpreter whose thread may still run wasm, for the process-exit guard below.
 _LIVE: weakref.WeakSet[Interpreter] = weakref.WeakSet()
@@ -395,6 +422,11 @@ class Interpreter:
             # must not hold one of the few threads that carry every sandbox's output. The
             # guest waits for the reply in its read of the channel.
             job.in_call = True
+            name = message.get("name")
+            handler = job.handlers.get(name) if isinstance(name, str) else None
+            if getattr(handler, NONBLOCKING, False):
+                self._call(job, message)
+                return None
             try:
                 _CALLS.submit(self._call, job, message)
             except RuntimeError:  # the executor is shut down (process exit)
@@ -422,13 +454,41 @@ class Interpreter:
     def _call(self, job: _Job, message: dict[str, Any]) -> None:
         try:
             data = self._dispatch(job, message, reply=True)
-        finally:
-            job.in_call = False  # before the reply: the guest may write again at once
+        except BaseException:
+            job.in_call = False
+            raise
+        if isinstance(data, Deferred):
+            self._when_settled(job, message.get("id"), message.get("name"), data)
+            return
+        job.in_call = False  # before the reply: the guest may write again at once
         if data is not None:
             self._write(data)
 
-    def _dispatch(self, job: _Job, message: dict[str, Any], *, reply: bool = False) -> bytes | None:
-        """Run the handler a message names; returns the reply to write, if one is due."""
+    def _when_settled(self, job: _Job, call_id: object, name: object, deferred: Deferred) -> None:
+        def settled(future: Future[Any]) -> None:
+            value: Any = None
+            try:
+                value = deferred.then(future)
+            except HandlerError as exc:
+                error: dict[str, str] | None = {"type": exc.type, "message": str(exc)}
+            except Exception:
+                error = _host_failure(name)
+            else:
+                if isinstance(value, Deferred):
+                    self._when_settled(job, call_id, name, value)
+                    return
+                error = None
+            data = _reply(call_id, name, value, error)
+            job.in_call = False
+            if self._job is job and not job.future.done():
+                self._write(data)
+
+        deferred.future.add_done_callback(settled)
+
+    def _dispatch(
+        self, job: _Job, message: dict[str, Any], *, reply: bool = False
+    ) -> bytes | Deferred | None:
+        """Run the handler a message names; returns the reply to write (or that will come)."""
         call_id = message.get("id")
         name = message.get("name")
         args = message.get("args")
@@ -468,15 +528,9 @@ class Interpreter:
             if error is not None:
                 log.debug("one-way call %s failed: %s", name, error["message"])
             return None
-        if error is None:
-            try:
-                data = _encode({"t": "reply", "id": call_id, "ok": True, "value": value})
-            except (TypeError, ValueError):
-                log.exception("host handler %s returned a value that is not JSON", name)
-                error = {"type": "HostError", "message": f"host handler {name!r} failed"}
-        if error is not None:
-            data = _encode({"t": "reply", "id": call_id, "ok": False, "error": error})
-        return data
+        if isinstance(value, Deferred):
+            return value
+        return _reply(call_id, name, value, error)
 
     # -- results -------------------------------------------------------------
 
@@ -576,6 +630,16 @@ class Interpreter:
 def _host_failure(name: object) -> dict[str, str]:
     log.exception("host handler %s failed", name)
     return {"type": "HostError", "message": f"host handler {name!r} failed"}
+
+
+def _reply(call_id: object, name: object, value: Any, error: dict[str, str] | None) -> bytes:
+    if error is None:
+        try:
+            return _encode({"t": "reply", "id": call_id, "ok": True, "value": value})
+        except (TypeError, ValueError):
+            log.exception("host handler %s returned a value that is not JSON", name)
+            error = {"type": "HostError", "message": f"host handler {name!r} failed"}
+    return _encode({"t": "reply", "id": call_id, "ok": False, "error": error})
 
 
 def _encode(message: dict[str, Any]) -> bytes:

@@ -17,6 +17,7 @@ import json
 import sqlite3
 import time
 from collections.abc import Callable, Coroutine, Sequence
+from concurrent.futures import Future
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, TextClause, text
@@ -48,13 +49,7 @@ class _Journal:
     ) -> T:
         if single and not logs:
             return self._single(command)
-
-        def body(tx: Tx, now: float) -> T:
-            result = command(tx, now)
-            commands.write_logs(tx, lease, logs)
-            return result
-
-        return self._transaction(body)
+        return self._transaction(_with_logs(lease, logs, command))
 
     def commit_step(
         self,
@@ -67,8 +62,8 @@ class _Journal:
         logs: Sequence[LogEntry],
     ) -> None:
         """Step committed."""
-        self._run(lease, logs, lambda tx, now: commands.commit_step(
-            tx, lease, seq, name, attempts, started, output, now), single=True)  # fmt: skip
+        self._run(lease, logs, _commit_step(lease, seq, name, attempts, started, output),
+                  single=True)  # fmt: skip
 
     def fail_step(
         self,
@@ -124,6 +119,27 @@ class _Journal:
 
     def close(self) -> None:
         """Release connections."""
+
+
+def _with_logs(lease: Lease, logs: Sequence[LogEntry], command: Command[T]) -> Command[T]:
+    """``command``, then ``logs`` written in the same transaction."""
+    if not logs:
+        return command
+
+    def body(tx: Tx, now: float) -> T:
+        result = command(tx, now)
+        commands.write_logs(tx, lease, logs)
+        return result
+
+    return body
+
+
+def _commit_step(
+    lease: Lease, seq: int, name: str, attempts: int, started: float, output: str
+) -> Command[None]:
+    return lambda tx, now: commands.commit_step(
+        tx, lease, seq, name, attempts, started, output, now
+    )
 
 
 class _SqliteTx:
@@ -240,6 +256,33 @@ class PostgresJournal(_Journal):
             super().commit_step(lease, seq, name, attempts, started, output, logs)
         else:
             self._batcher.commit_step(lease, seq, name, attempts, started, output)
+
+    def commit_step_later(
+        self,
+        lease: Lease,
+        seq: int,
+        name: str,
+        attempts: int,
+        started: float,
+        output: str,
+        logs: Sequence[LogEntry],
+    ) -> Future[None]:
+        """:meth:`commit_step` without waiting: the future settles once committed."""
+        command = _commit_step(lease, seq, name, attempts, started, output)
+        if logs:
+            return self._later(self._async(_with_logs(lease, logs, command)))
+        return self._batcher.submit_commit(lease, seq, name, attempts, started, output)
+
+    def release_later(self, lease: Lease, logs: Sequence[LogEntry]) -> Future[None]:
+        """:meth:`release` without waiting."""
+        return self._later(self._async(_with_logs(
+            lease, logs, lambda tx, now: commands.release(tx, lease, now, now))))  # fmt: skip
+
+    def _later(self, coroutine: Coroutine[Any, Any, T]) -> Future[T]:
+        if self._loop.is_closed():
+            coroutine.close()
+            raise RuntimeError("the journal's event loop is closed")
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop)
 
     def finish(
         self,

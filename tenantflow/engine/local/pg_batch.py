@@ -99,6 +99,13 @@ class PgBatcher:
         """Record a completed step; returns once committed (raises LeaseLost if fenced out)."""
         self._wait(self._submit(self._commits, lease, (seq, name, attempts, started, output)))
 
+    def submit_commit(
+        self, lease: Lease, seq: int, name: str, attempts: int, started: float, output: str
+    ) -> Future[None]:
+        """:meth:`commit_step` without waiting: the future settles once committed (it is
+        settled on the event loop, so its callbacks run there)."""
+        return self._submit(self._commits, lease, (seq, name, attempts, started, output)).future
+
     def finish(self, lease: Lease, status: str, output: str | None, error: str | None) -> None:
         """Complete or fail the workflow; returns once committed."""
         self._wait(self._submit(self._finishes, lease, (status, output, error)))
