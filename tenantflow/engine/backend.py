@@ -135,9 +135,9 @@ class Journal(Protocol):
 @runtime_checkable
 class DeferredJournal(Protocol):
     """A journal whose step commits can be awaited without a thread: the sandbox replies to
-    the guest from the future's callback (Postgres, where commits are settled on the event
-    loop). A journal without it (SQLite, which commits on the calling thread) is called and
-    waited for on the call pool."""
+    the guest from the future's callback, run where the commit settled (Postgres: the event
+    loop; SQLite: the committer thread). A journal without it is called, and waited for, on
+    the sandbox's call pool."""
 
     def commit_step_later(
         self,

@@ -9,7 +9,7 @@ from concurrent.futures import Future
 
 import pytest
 
-from tenantflow.sandbox import LimitHit, Sandbox, hostcall
+from tenantflow.sandbox import Deferred, HandlerError, LimitHit, Sandbox, hostcall, nonblocking
 
 
 async def test_a_host_call_that_never_answers_ends_at_the_deadline(sandbox: Sandbox) -> None:
@@ -165,3 +165,70 @@ async def test_a_late_reply_never_reaches_another_guest(sandbox: Sandbox) -> Non
     assert a.limit is LimitHit.DEADLINE
     b = await sandbox.run(code, handlers={"slow": slow_b})
     assert b.value == "reply for B", b
+
+
+async def test_a_deferred_reply_reaches_the_guest_without_a_waiting_thread(
+    sandbox: Sandbox,
+) -> None:
+    # A nonblocking handler runs on the thread that read the guest's frame and returns a
+    # Deferred; the reply is written from whichever thread settles it. Chained deferrals and
+    # errors raised by ``then`` reach the guest like any handler's.
+    pending: list[Future[int]] = []
+    ran_on: list[str] = []
+
+    @nonblocking
+    def later(x: int) -> Deferred:
+        ran_on.append(threading.current_thread().name)
+        first: Future[int] = Future()
+        pending.append(first)
+
+        def then(done: Future[int]) -> Deferred | int:
+            if done.result() < 0:
+                raise HandlerError("negative", type="Negative")
+            second: Future[int] = Future()
+            pending.append(second)
+            return Deferred(second, lambda again: again.result() * x)
+
+        return Deferred(first, then)
+
+    def settle_all() -> None:
+        settled = 0
+        while settled < 3:
+            if len(pending) > settled:
+                pending[settled].set_result(-1 if settled == 2 else 7)
+                settled += 1
+            time.sleep(0.01)
+
+    settler = threading.Thread(target=settle_all)
+    settler.start()
+    code = (
+        "from tenantflow.guest import call, HostError\n"
+        "first = call('later', x=6)\n"
+        "try:\n"
+        "    call('later', x=1)\n"
+        "except HostError as exc:\n"
+        "    second = exc.type\n"
+        "__result__ = [first, second]\n"
+    )
+    result = await sandbox.run(code, handlers={"later": later})
+    settler.join(10)
+    assert result.ok, result.error
+    assert result.value == [42, "Negative"]
+    assert all(not name.startswith("tenantflow-hostcall") for name in ran_on)
+
+
+async def test_a_deferred_reply_after_the_run_stopped_reaches_nobody(sandbox: Sandbox) -> None:
+    never_answered: Future[int] = Future()
+
+    @nonblocking
+    def hang() -> Deferred:
+        return Deferred(never_answered, lambda done: done.result())
+
+    code = "from tenantflow.guest import call\ncall('hang')\n"
+    result = await sandbox.run(
+        code, handlers={"hang": hang}, limits=sandbox.default_limits.with_(wall_seconds=0.5)
+    )
+    assert result.limit is LimitHit.DEADLINE
+    never_answered.set_result(1)  # late: written nowhere, raises nowhere
+    again = await sandbox.run("__result__ = 3")
+    assert again.value == 3

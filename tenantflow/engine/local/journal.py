@@ -142,6 +142,10 @@ def _commit_step(
     )
 
 
+def _release(lease: Lease) -> Command[None]:
+    return lambda tx, now: commands.release(tx, lease, now, now)
+
+
 class _SqliteTx:
     def __init__(self, connection: sqlite3.Connection) -> None:
         self._c = connection
@@ -168,6 +172,25 @@ class SqliteJournal(_Journal):
 
     def _transaction(self, command: Command[T]) -> T:
         return self._writer.run(lambda conn, now: command(_SqliteTx(conn), now))
+
+    def commit_step_later(
+        self,
+        lease: Lease,
+        seq: int,
+        name: str,
+        attempts: int,
+        started: float,
+        output: str,
+        logs: Sequence[LogEntry],
+    ) -> Future[None]:
+        """:meth:`commit_step` without waiting: settles on the committer thread once durable."""
+        command = _with_logs(lease, logs, _commit_step(lease, seq, name, attempts, started, output))
+        return self._writer.submit(lambda conn, now: command(_SqliteTx(conn), now))
+
+    def release_later(self, lease: Lease, logs: Sequence[LogEntry]) -> Future[None]:
+        """:meth:`release` without waiting."""
+        command = _with_logs(lease, logs, _release(lease))
+        return self._writer.submit(lambda conn, now: command(_SqliteTx(conn), now))
 
     def claim(self, owner: str, limit: int, per_tenant: int, lease_seconds: float) -> list[Claim]:
         """Lease runnable instances on this connection (no busy-waiting against the journal)."""
@@ -275,8 +298,7 @@ class PostgresJournal(_Journal):
 
     def release_later(self, lease: Lease, logs: Sequence[LogEntry]) -> Future[None]:
         """:meth:`release` without waiting."""
-        return self._later(self._async(_with_logs(
-            lease, logs, lambda tx, now: commands.release(tx, lease, now, now))))  # fmt: skip
+        return self._later(self._async(_with_logs(lease, logs, _release(lease))))
 
     def _later(self, coroutine: Coroutine[Any, Any, T]) -> Future[T]:
         if self._loop.is_closed():

@@ -55,6 +55,10 @@ RETURNING i.id
 """
 
 
+_COMMITS = "commits"
+_FINISHES = "finishes"
+
+
 @dataclass(slots=True)
 class _Item:
     lease: Lease
@@ -97,25 +101,27 @@ class PgBatcher:
         self, lease: Lease, seq: int, name: str, attempts: int, started: float, output: str
     ) -> None:
         """Record a completed step; returns once committed (raises LeaseLost if fenced out)."""
-        self._wait(self._submit(self._commits, lease, (seq, name, attempts, started, output)))
+        self._wait(self._submit(_COMMITS, lease, (seq, name, attempts, started, output)))
 
     def submit_commit(
         self, lease: Lease, seq: int, name: str, attempts: int, started: float, output: str
     ) -> Future[None]:
         """:meth:`commit_step` without waiting: the future settles once committed (it is
         settled on the event loop, so its callbacks run there)."""
-        return self._submit(self._commits, lease, (seq, name, attempts, started, output)).future
+        return self._submit(_COMMITS, lease, (seq, name, attempts, started, output)).future
 
     def finish(self, lease: Lease, status: str, output: str | None, error: str | None) -> None:
         """Complete or fail the workflow; returns once committed."""
-        self._wait(self._submit(self._finishes, lease, (status, output, error)))
+        self._wait(self._submit(_FINISHES, lease, (status, output, error)))
 
-    def _submit(self, queue: list[_Item], lease: Lease, values: tuple[Any, ...]) -> _Item:
+    def _submit(self, kind: str, lease: Lease, values: tuple[Any, ...]) -> _Item:
         item = _Item(lease, values)
         with self._lock:
             if self._closed:
                 raise RuntimeError("the Postgres journal is closed")
-            queue.append(item)
+            # The queue is looked up under the lock: the flusher swaps in new lists, and an item
+            # appended to a list it already took would never be sent (nor answered).
+            (self._commits if kind == _COMMITS else self._finishes).append(item)
             schedule = not self._scheduled
             self._scheduled = True
         if schedule:

@@ -8,6 +8,11 @@ back only its own writes), commits once, and wakes the others. A command's
 caller still returns only after the commit that contains it: durability is
 unchanged, but N concurrent steps share one fsync. A lone caller commits at
 once (no batching delay).
+
+:meth:`SqliteWriter.submit` queues a command without waiting: a committer thread
+leads the transaction whenever no caller does, and the returned future settles
+after the commit (its callbacks run on the thread that committed). A sandbox's
+step commit uses it, so no thread waits for the fsync on the guest's behalf.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
@@ -23,13 +29,14 @@ SqliteCommand = Callable[[sqlite3.Connection, float], T]
 
 
 class _Slot(Generic[T]):
-    __slots__ = ("command", "done", "error", "result")
+    __slots__ = ("command", "done", "error", "future", "result")
 
-    def __init__(self, command: SqliteCommand[T]) -> None:
+    def __init__(self, command: SqliteCommand[T], future: Future[T] | None = None) -> None:
         self.command = command
         self.done = False
         self.result: T | None = None
         self.error: BaseException | None = None
+        self.future = future
 
 
 class SqliteWriter:
@@ -45,6 +52,39 @@ class SqliteWriter:
         self._queue: list[_Slot[Any]] = []
         self._leading = False
         self._closed = False
+        self._committer: threading.Thread | None = None
+        self._disconnected = False
+
+    def submit(self, command: SqliteCommand[T]) -> Future[T]:
+        """Queue ``command``; the future settles after the transaction holding it commits."""
+        future: Future[T] = Future()
+        with self._cv:
+            if self._closed:
+                raise RuntimeError("the SQLite writer is closed")
+            self._queue.append(_Slot(command, future))
+            if self._committer is None:
+                self._committer = threading.Thread(
+                    target=self._commit_loop, name="tenantflow-sqlite-commit", daemon=True
+                )
+                self._committer.start()
+            self._cv.notify_all()
+        return future
+
+    def _commit_loop(self) -> None:
+        while True:
+            with self._cv:
+                while not self._closed and (self._leading or not self._queue):
+                    self._cv.wait()
+                if self._leading or not self._queue:
+                    return  # closed and nothing left to commit
+                self._leading = True
+                batch, self._queue = self._queue, []
+            try:
+                self._commit(batch)
+            finally:
+                with self._cv:
+                    self._leading = False
+                    self._cv.notify_all()
 
     def run(self, command: SqliteCommand[T]) -> T:
         """Run ``command`` in a transaction; returns after that transaction committed."""
@@ -98,6 +138,13 @@ class SqliteWriter:
             with self._cv:
                 for slot in batch:
                     slot.done = True
+            for slot in batch:
+                if slot.future is None:
+                    continue
+                if slot.error is not None:
+                    slot.future.set_exception(slot.error)
+                else:
+                    slot.future.set_result(slot.result)
 
     def _apply(self, slot: _Slot[Any], now: float) -> bool:
         try:
@@ -110,8 +157,14 @@ class SqliteWriter:
     def close(self) -> None:
         """Close the connection (safe to call twice)."""
         with self._cv:
+            self._closed = True
+            self._cv.notify_all()
+            committer = self._committer
+        if committer is not None and committer is not threading.current_thread():
+            committer.join()  # it commits what was submitted before the close, then ends
+        with self._cv:
             while self._leading:
                 self._cv.wait()
-            if not self._closed:
-                self._closed = True
+            if not self._disconnected:
+                self._disconnected = True
                 self._conn.close()
