@@ -1,9 +1,11 @@
 """One sandbox run serving claimed instances of one tenant, workflow and code hash.
 
 The guest (:func:`tenantflow.guest.workflow.serve`) pulls instances with
-``wf.next`` and reports each step through the ``wf.*`` handlers below. They
-run inline on the sandbox thread and return only after the journal made the
-command durable, so a step's result is committed before the guest continues.
+``wf.next`` and reports each step through the ``wf.*`` handlers below. Each
+reply reaches the guest only after the journal made the command durable, so a
+step's result is committed before the guest continues. The step commit, the
+hot path, holds no thread while it waits: it returns a deferred reply that is
+written when the journal's future settles (see :class:`DeferredJournal`).
 """
 
 from __future__ import annotations

@@ -7,7 +7,9 @@ round trip through aiosqlite. Postgres: step commits and finishes go through
 :class:`~tenantflow.engine.local.pg_batch.PgBatcher` (group commit: one
 statement for every instance's pending command, raw asyncpg); the other
 commands run the same SQL on the worker's event loop through SQLAlchemy +
-asyncpg. Either way the sandbox thread waits until its command committed.
+asyncpg. Either way a command returns only once committed; a step commit can
+also be queued without waiting (``commit_step_later``): its future settles
+after the commit, and the sandbox replies to the guest from its callback.
 """
 
 from __future__ import annotations
