@@ -119,6 +119,28 @@ class _Journal:
         """Give the instance back unfinished."""
         self._run(lease, logs, lambda tx, now: commands.release(tx, lease, now + delay, now))
 
+    def _queue(self, command: Command[T]) -> Future[T]:
+        """Run ``command`` in a transaction without waiting; the future settles after it."""
+        raise NotImplementedError
+
+    def commit_step_later(
+        self,
+        lease: Lease,
+        seq: int,
+        name: str,
+        attempts: int,
+        started: float,
+        output: str,
+        logs: Sequence[LogEntry],
+    ) -> Future[None]:
+        """:meth:`commit_step` without waiting: the future settles once committed."""
+        command = _commit_step(lease, seq, name, attempts, started, output)
+        return self._queue(_with_logs(lease, logs, command))
+
+    def release_later(self, lease: Lease, logs: Sequence[LogEntry]) -> Future[None]:
+        """:meth:`release` (now) without waiting."""
+        return self._queue(_with_logs(lease, logs, _release(lease)))
+
     def close(self) -> None:
         """Release connections."""
 
@@ -175,23 +197,7 @@ class SqliteJournal(_Journal):
     def _transaction(self, command: Command[T]) -> T:
         return self._writer.run(lambda conn, now: command(_SqliteTx(conn), now))
 
-    def commit_step_later(
-        self,
-        lease: Lease,
-        seq: int,
-        name: str,
-        attempts: int,
-        started: float,
-        output: str,
-        logs: Sequence[LogEntry],
-    ) -> Future[None]:
-        """:meth:`commit_step` without waiting: settles on the committer thread once durable."""
-        command = _with_logs(lease, logs, _commit_step(lease, seq, name, attempts, started, output))
-        return self._writer.submit(lambda conn, now: command(_SqliteTx(conn), now))
-
-    def release_later(self, lease: Lease, logs: Sequence[LogEntry]) -> Future[None]:
-        """:meth:`release` without waiting."""
-        command = _with_logs(lease, logs, _release(lease))
+    def _queue(self, command: Command[T]) -> Future[T]:
         return self._writer.submit(lambda conn, now: command(_SqliteTx(conn), now))
 
     def claim(self, owner: str, limit: int, per_tenant: int, lease_seconds: float) -> list[Claim]:
@@ -292,17 +298,13 @@ class PostgresJournal(_Journal):
         output: str,
         logs: Sequence[LogEntry],
     ) -> Future[None]:
-        """:meth:`commit_step` without waiting: the future settles once committed."""
-        command = _commit_step(lease, seq, name, attempts, started, output)
+        """:meth:`commit_step` without waiting, batched like it."""
         if logs:
-            return self._later(self._async(_with_logs(lease, logs, command)))
+            return super().commit_step_later(lease, seq, name, attempts, started, output, logs)
         return self._batcher.submit_commit(lease, seq, name, attempts, started, output)
 
-    def release_later(self, lease: Lease, logs: Sequence[LogEntry]) -> Future[None]:
-        """:meth:`release` without waiting."""
-        return self._later(self._async(_with_logs(lease, logs, _release(lease))))
-
-    def _later(self, coroutine: Coroutine[Any, Any, T]) -> Future[T]:
+    def _queue(self, command: Command[T]) -> Future[T]:
+        coroutine = self._async(command)
         if self._loop.is_closed():
             coroutine.close()
             raise RuntimeError("the journal's event loop is closed")

@@ -79,12 +79,16 @@ class SqliteWriter:
                     return  # closed and nothing left to commit
                 self._leading = True
                 batch, self._queue = self._queue, []
-            try:
-                self._commit(batch)
-            finally:
-                with self._cv:
-                    self._leading = False
-                    self._cv.notify_all()
+            self._lead(batch)
+
+    def _lead(self, batch: list[_Slot[Any]]) -> None:
+        """Commit ``batch`` as the leader (``_leading`` was set), then hand the lead on."""
+        try:
+            self._commit(batch)
+        finally:
+            with self._cv:
+                self._leading = False
+                self._cv.notify_all()
 
     def run(self, command: SqliteCommand[T]) -> T:
         """Run ``command`` in a transaction; returns after that transaction committed."""
@@ -99,12 +103,7 @@ class SqliteWriter:
                 self._leading = True
                 batch, self._queue = self._queue, []
         if not slot.done:
-            try:
-                self._commit(batch)
-            finally:
-                with self._cv:
-                    self._leading = False
-                    self._cv.notify_all()
+            self._lead(batch)
         if slot.error is not None:
             raise slot.error
         return slot.result  # type: ignore[return-value]
