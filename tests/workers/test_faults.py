@@ -1,15 +1,19 @@
-"""Faults with real processes: kill -9 a worker mid-step; database connections killed under load."""
+"""Faults with real processes: kill -9 a worker mid-step; database connections killed, and the
+database server restarted, under load."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
+from functools import partial
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -27,6 +31,8 @@ from tenantflow.workers import Worker
 from tests.conftest import MODULE_CACHE, make_settings
 from tests.engine.conftest import FAST, eventually
 from tests.workers.test_scheduling import has_steps
+
+T = TypeVar("T")
 
 # Each step appends to a file named after it in the instance's workspace, then works a bit.
 COUNTED = (
@@ -125,11 +131,13 @@ async def _kill_connections(url: str) -> int:
         await conn.close()
 
 
-async def test_database_connections_killed_under_load_lose_nothing_committed(
-    fresh_postgres_url: str, tmp_path: Path, sandbox: Sandbox
-) -> None:
-    # Connection termination is a Postgres fault (SQLite is in-process): Postgres only.
-    database_url = fresh_postgres_url
+async def _committed_work_survives(
+    database_url: str, tmp_path: Path, sandbox: Sandbox, fault: Callable[[], Awaitable[int]],
+    rounds: int,
+) -> int:  # fmt: skip
+    """Run 60 ten-step instances while ``fault`` strikes ``rounds`` times; every step
+    committed before a fault keeps its output, and every instance completes. Returns how many
+    connections the faults cut."""
     data = tmp_path / "data"
     settings = make_settings(data, **FAST)
     await migrate(database_url)
@@ -143,18 +151,25 @@ async def test_database_connections_killed_under_load_lose_nothing_committed(
         [NewInstance("acme", "wf", code_hash, n) for n in range(60)]
     )
     snapshots: dict[tuple[str, int], object] = {}
-    killed = 0
+    struck_mid_run: list[int] = []  # unfinished instances when each fault struck
+    cut = 0
     async with worker:
-        for _ in range(6):
+        for _ in range(rounds):
             await asyncio.sleep(0.15)
+            unfinished = 0
             for inst in instances:  # what is committed now must survive
-                for step in (await engine.status(inst.id)).steps:
+                detail = await _retrying(partial(engine.status, inst.id))
+                unfinished += detail.instance.status is not InstanceStatus.COMPLETE
+                for step in detail.steps:
                     snapshots[(inst.id, step.seq)] = step.output
-            killed += await _kill_connections(database_url)
+            struck_mid_run.append(unfinished)
+            cut += await fault()
         # Generous: abandoned instances wait out their leases, and CI machines can be slow.
         deadline = time.monotonic() + 180
         for inst in instances:
-            while (current := await engine.get(inst.id)).status is not InstanceStatus.COMPLETE:
+            while (
+                current := await _retrying(partial(engine.get, inst.id))
+            ).status is not InstanceStatus.COMPLETE:
                 if time.monotonic() > deadline:
                     states = [(await engine.get(i.id)).status.value for i in instances]
                     raise AssertionError(
@@ -162,7 +177,8 @@ async def test_database_connections_killed_under_load_lose_nothing_committed(
                         f"worker holds {worker.in_flight}"
                     )
                 await asyncio.sleep(0.05)
-    assert killed > 0 and snapshots
+    assert snapshots
+    assert struck_mid_run[0] > 0, "the first fault came after the work was done"
     for inst in instances:
         steps = {s.seq: s for s in (await engine.status(inst.id)).steps}
         assert (await engine.get(inst.id)).output == [i * inst.event for i in range(10)]
@@ -171,6 +187,80 @@ async def test_database_connections_killed_under_load_lose_nothing_committed(
         steps = {s.seq: s for s in (await engine.status(instance_id)).steps}
         assert steps[seq].output == output
     await engine.close()
+    return cut
+
+
+async def _retrying(read: Callable[[], Awaitable[T]]) -> T:
+    """``read()``, retried while the database comes back from a fault."""
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            return await read()
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.2)
+
+
+async def test_database_connections_killed_under_load_lose_nothing_committed(
+    fresh_postgres_url: str, tmp_path: Path, sandbox: Sandbox
+) -> None:
+    # Connection termination is a Postgres fault (SQLite is in-process): Postgres only.
+    killed = await _committed_work_survives(
+        fresh_postgres_url, tmp_path, sandbox, lambda: _kill_connections(fresh_postgres_url), 6
+    )
+    assert killed > 0
+
+
+def _local_cluster(url: str) -> list[str] | None:
+    """``pg_ctlcluster`` arguments for the server behind ``url``, if it runs on this machine."""
+    from sqlalchemy.engine import make_url
+
+    exe = shutil.which("pg_ctlcluster")
+    configs = Path("/etc/postgresql")
+    if exe is None or not configs.is_dir() or make_url(url).host not in ("127.0.0.1", "localhost"):
+        return None
+    versions = sorted(configs.iterdir(), key=lambda p: p.name)
+    if not versions or not (versions[-1] / "main").is_dir():
+        return None
+    return [exe, "--skip-systemctl-redirect", versions[-1].name, "main"]
+
+
+async def _restart_server(cluster: list[str], url: str) -> int:
+    """Restart Postgres itself (fast shutdown: every connection is cut, the server is down
+    for a moment) and wait until it accepts connections again."""
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    await asyncio.to_thread(
+        subprocess.run, [*cluster, "restart", "-m", "fast"], check=True, timeout=120,
+        capture_output=True,
+    )  # fmt: skip
+    dsn = make_url(url).set(drivername="postgresql").render_as_string(False)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            conn = await asyncpg.connect(dsn, timeout=5)
+        except (OSError, asyncpg.PostgresError):
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.2)
+        else:
+            await conn.close()
+            return 1
+
+
+async def test_database_server_restart_under_load_loses_nothing_committed(
+    fresh_postgres_url: str, tmp_path: Path, sandbox: Sandbox
+) -> None:
+    cluster = _local_cluster(fresh_postgres_url)
+    if cluster is None:
+        pytest.skip("the test database does not run on this machine: it cannot be restarted")
+    restarts = await _committed_work_survives(
+        fresh_postgres_url, tmp_path, sandbox,
+        lambda: _restart_server(cluster, fresh_postgres_url), 2,
+    )  # fmt: skip
+    assert restarts == 2
 
 
 async def test_sigterm_releases_in_flight_work_and_exits_cleanly(
