@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol
 
 from tenantflow.engine.models import Instance, InstanceQuery, LogLine, NewInstance, Page, StepRecord
 
@@ -69,13 +69,15 @@ class WaitOutcome:
 
 
 class Journal(Protocol):
-    """Commands of running instances. Called on a sandbox thread; each returns once durable.
+    """Commands of running instances. Called on a sandbox thread; each returns once durable,
+    except the ``*_later`` ones, which return a future that settles once durable (the sandbox
+    replies to the guest from its callback, so no thread waits on the hot path).
 
-    Every method raises :class:`tenantflow.engine.errors.LeaseLost` if ``lease``
-    is no longer current, and writes ``logs`` in the same transaction.
+    Every command raises :class:`tenantflow.engine.errors.LeaseLost` (or settles with it) if
+    ``lease`` is no longer current, and writes ``logs`` in the same transaction.
     """
 
-    def commit_step(
+    def commit_step_later(
         self,
         lease: Lease,
         seq: int,
@@ -84,8 +86,10 @@ class Journal(Protocol):
         started: float,
         output: str,
         logs: Sequence[LogEntry],
-    ) -> None:
-        """Record a step's result (the step is complete)."""
+    ) -> Future[None]:
+        """Record a step's result (the step is complete). The future's callbacks run where
+        the commit settled (Postgres: the event loop; SQLite: its committer thread), so they
+        must not block."""
 
     def fail_step(
         self,
@@ -128,31 +132,11 @@ class Journal(Protocol):
     def release(self, lease: Lease, logs: Sequence[LogEntry], delay: float = 0.0) -> None:
         """Give the instance back unfinished; it is runnable again after ``delay`` seconds."""
 
+    def release_later(self, lease: Lease, logs: Sequence[LogEntry]) -> Future[None]:
+        """:meth:`release` at once, without waiting."""
+
     def close(self) -> None:
         """Release connections."""
-
-
-@runtime_checkable
-class DeferredJournal(Protocol):
-    """A journal whose step commits can be awaited without a thread: the sandbox replies to
-    the guest from the future's callback, run where the commit settled (Postgres: the event
-    loop; SQLite: the committer thread). A journal without it is called, and waited for, on
-    the sandbox's call pool."""
-
-    def commit_step_later(
-        self,
-        lease: Lease,
-        seq: int,
-        name: str,
-        attempts: int,
-        started: float,
-        output: str,
-        logs: Sequence[LogEntry],
-    ) -> Future[None]:
-        """:meth:`Journal.commit_step`, settled once committed."""
-
-    def release_later(self, lease: Lease, logs: Sequence[LogEntry]) -> Future[None]:
-        """:meth:`Journal.release` (now), settled once committed."""
 
 
 class Backend(Protocol):

@@ -5,13 +5,12 @@ The guest (:func:`tenantflow.guest.workflow.serve`) pulls instances with
 reply reaches the guest only after the journal made the command durable, so a
 step's result is committed before the guest continues. The step commit, the
 hot path, holds no thread while it waits: it returns a deferred reply that is
-written when the journal's future settles (see :class:`DeferredJournal`).
+written when the journal's future settles (``Journal.commit_step_later``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import threading
 import time
@@ -20,10 +19,10 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from tenantflow.config import Settings
-from tenantflow.engine.backend import Claim, DeferredJournal, Journal, Lease, LogEntry
+from tenantflow.engine.backend import Claim, Journal, Lease, LogEntry
 from tenantflow.engine.errors import LeaseLost
 from tenantflow.engine.resolver import ENTRY_MODULE
 from tenantflow.engine.retry import DEFAULT_RETRIES, next_delay
@@ -84,6 +83,10 @@ class _Current:
     # (one frame fewer per step); a replay announces every step, so a timeout is always
     # pinned on the right step (see ``_settle_interrupted``).
     announce: bool = True
+
+
+def _shutting_down(_released: Future[None] | None) -> NoReturn:
+    raise HandlerError("worker is shutting down", type="LeaseLost")
 
 
 class Run:
@@ -163,11 +166,7 @@ class Run:
                 "wf.next": self._next,
                 "wf.start": self._start,
                 "wf.live": self._live,
-                "wf.commit": (
-                    self._commit_later
-                    if isinstance(self._journal, DeferredJournal)
-                    else self._commit
-                ),
+                "wf.commit": self._commit,
                 "wf.fail": self._fail,
                 "wf.sleep": self._sleep,
                 "wf.wait": self._wait,
@@ -389,34 +388,19 @@ class Run:
         }  # fmt: skip
         self.control.limit_for(seconds, "step")
 
-    def _commit(self, seq: int, name: str, attempt: int, started: float, output: str) -> None:
-        current, lease = self._lease()
-        self._check_size(name, output)
-        logs = self._step_logs(current, seq)
-        current.step = None
-        self._journal_call(current, lambda: self._journal.commit_step(
-            lease, seq, name, attempt, started, output, logs))  # fmt: skip
-        self._between_steps()
-        if self.draining:
-            # Shutdown: the step is durable; hand the instance back at this boundary.
-            current.lost = True
-            with contextlib.suppress(Exception):
-                self._journal.release(lease, ())
-            raise HandlerError("worker is shutting down", type="LeaseLost")
-
     @nonblocking
-    def _commit_later(
-        self, seq: int, name: str, attempt: int, started: float, output: str
-    ) -> Deferred:
-        """:meth:`_commit` without holding a thread: the reply goes out when the commit
-        settles (on the event loop, for Postgres)."""
+    def _commit(self, seq: int, name: str, attempt: int, started: float, output: str) -> Deferred:
+        """The step is done: the reply goes out when its commit settles, and no thread waits
+        for it meanwhile (the hot path)."""
         current, lease = self._lease()
-        self._check_size(name, output)
+        size = len(output.encode("utf-8", "surrogatepass"))
+        if size > self._settings.engine_max_payload_bytes:
+            raise HandlerError(
+                f"step {name!r} result is {size} bytes, over the cap", type="TooLarge"
+            )
         logs = self._step_logs(current, seq)
         current.step = None
-        journal = self._journal
-        assert isinstance(journal, DeferredJournal)
-        committing = self._journal_call(current, lambda: journal.commit_step_later(
+        committing = self._journal_call(current, lambda: self._journal.commit_step_later(
             lease, seq, name, attempt, started, output, logs))  # fmt: skip
 
         def committed(done: Future[None]) -> Deferred | None:
@@ -424,25 +408,14 @@ class Run:
             self._between_steps()
             if not self.draining:
                 return None
+            # Shutdown: the step is durable; hand the instance back at this boundary.
             current.lost = True
             try:
-                releasing = journal.release_later(lease, ())
+                return Deferred(self._journal.release_later(lease, ()), _shutting_down)
             except Exception:
-                self._shutting_down(None)
-            return Deferred(releasing, self._shutting_down)
+                return _shutting_down(None)  # the lease expires instead
 
         return Deferred(committing, committed)
-
-    @staticmethod
-    def _shutting_down(_released: Future[None] | None) -> None:
-        raise HandlerError("worker is shutting down", type="LeaseLost")
-
-    def _check_size(self, name: str, output: str) -> None:
-        size = len(output.encode("utf-8", "surrogatepass"))
-        if size > self._settings.engine_max_payload_bytes:
-            raise HandlerError(
-                f"step {name!r} result is {size} bytes, over the cap", type="TooLarge"
-            )
 
     def _fail(
         self,

@@ -59,7 +59,7 @@ async def test_closing_fails_what_was_never_sent(fresh_postgres_url: str) -> Non
     with pytest.raises(RuntimeError, match="closed"):
         item.future.result(timeout=5)
     with pytest.raises(RuntimeError, match="closed"):
-        batcher.commit_step(Lease("i2", "w1", 1), 0, "s", 1, 0.0, "1")
+        batcher.submit_commit(Lease("i2", "w1", 1), 0, "s", 1, 0.0, "1")
 
 
 @pytest.fixture

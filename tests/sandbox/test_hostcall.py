@@ -192,14 +192,14 @@ async def test_a_deferred_reply_reaches_the_guest_without_a_waiting_thread(
         return Deferred(first, then)
 
     def settle_all() -> None:
-        settled = 0
-        while settled < 3:
+        settled, give_up = 0, time.monotonic() + 30  # bounded: a failed guest asks for fewer
+        while settled < 3 and time.monotonic() < give_up:
             if len(pending) > settled:
                 pending[settled].set_result(-1 if settled == 2 else 7)
                 settled += 1
             time.sleep(0.01)
 
-    settler = threading.Thread(target=settle_all)
+    settler = threading.Thread(target=settle_all, daemon=True)
     settler.start()
     code = (
         "from tenantflow.guest import call, HostError\n"

@@ -7,9 +7,10 @@ round trip through aiosqlite. Postgres: step commits and finishes go through
 :class:`~tenantflow.engine.local.pg_batch.PgBatcher` (group commit: one
 statement for every instance's pending command, raw asyncpg); the other
 commands run the same SQL on the worker's event loop through SQLAlchemy +
-asyncpg. Either way a command returns only once committed; a step commit can
-also be queued without waiting (``commit_step_later``): its future settles
-after the commit, and the sandbox replies to the guest from its callback.
+asyncpg. Either way a command returns only once committed, except a step
+commit (``commit_step_later``), which is queued without waiting: its future
+settles after the commit, and the sandbox replies to the guest from its
+callback.
 """
 
 from __future__ import annotations
@@ -52,20 +53,6 @@ class _Journal:
         if single and not logs:
             return self._single(command)
         return self._transaction(_with_logs(lease, logs, command))
-
-    def commit_step(
-        self,
-        lease: Lease,
-        seq: int,
-        name: str,
-        attempts: int,
-        started: float,
-        output: str,
-        logs: Sequence[LogEntry],
-    ) -> None:
-        """Step committed."""
-        self._run(lease, logs, _commit_step(lease, seq, name, attempts, started, output),
-                  single=True)  # fmt: skip
 
     def fail_step(
         self,
@@ -133,9 +120,9 @@ class _Journal:
         output: str,
         logs: Sequence[LogEntry],
     ) -> Future[None]:
-        """:meth:`commit_step` without waiting: the future settles once committed."""
-        command = _commit_step(lease, seq, name, attempts, started, output)
-        return self._queue(_with_logs(lease, logs, command))
+        """Step committed: the future settles once it is durable."""
+        return self._queue(_with_logs(lease, logs, lambda tx, now: commands.commit_step(
+            tx, lease, seq, name, attempts, started, output, now)))  # fmt: skip
 
     def release_later(self, lease: Lease, logs: Sequence[LogEntry]) -> Future[None]:
         """:meth:`release` (now) without waiting."""
@@ -156,14 +143,6 @@ def _with_logs(lease: Lease, logs: Sequence[LogEntry], command: Command[T]) -> C
         return result
 
     return body
-
-
-def _commit_step(
-    lease: Lease, seq: int, name: str, attempts: int, started: float, output: str
-) -> Command[None]:
-    return lambda tx, now: commands.commit_step(
-        tx, lease, seq, name, attempts, started, output, now
-    )
 
 
 def _release(lease: Lease) -> Command[None]:
@@ -272,22 +251,6 @@ class PostgresJournal(_Journal):
         self._loop = loop
         self._batcher = PgBatcher(url, loop)
 
-    def commit_step(
-        self,
-        lease: Lease,
-        seq: int,
-        name: str,
-        attempts: int,
-        started: float,
-        output: str,
-        logs: Sequence[LogEntry],
-    ) -> None:
-        """Step committed: batched with other instances' commits (group commit)."""
-        if logs:
-            super().commit_step(lease, seq, name, attempts, started, output, logs)
-        else:
-            self._batcher.commit_step(lease, seq, name, attempts, started, output)
-
     def commit_step_later(
         self,
         lease: Lease,
@@ -298,7 +261,7 @@ class PostgresJournal(_Journal):
         output: str,
         logs: Sequence[LogEntry],
     ) -> Future[None]:
-        """:meth:`commit_step` without waiting, batched like it."""
+        """Step committed: batched with other instances' commits (group commit)."""
         if logs:
             return super().commit_step_later(lease, seq, name, attempts, started, output, logs)
         return self._batcher.submit_commit(lease, seq, name, attempts, started, output)

@@ -97,17 +97,11 @@ class PgBatcher:
 
     # -- sandbox thread --------------------------------------------------------
 
-    def commit_step(
-        self, lease: Lease, seq: int, name: str, attempts: int, started: float, output: str
-    ) -> None:
-        """Record a completed step; returns once committed (raises LeaseLost if fenced out)."""
-        self._wait(self._submit(_COMMITS, lease, (seq, name, attempts, started, output)))
-
     def submit_commit(
         self, lease: Lease, seq: int, name: str, attempts: int, started: float, output: str
     ) -> Future[None]:
-        """:meth:`commit_step` without waiting: the future settles once committed (it is
-        settled on the event loop, so its callbacks run there)."""
+        """Record a completed step without waiting: the future settles once committed (with
+        LeaseLost if fenced out), on the event loop, so its callbacks run there."""
         return self._submit(_COMMITS, lease, (seq, name, attempts, started, output)).future
 
     def finish(self, lease: Lease, status: str, output: str | None, error: str | None) -> None:
